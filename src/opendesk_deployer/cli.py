@@ -1,0 +1,107 @@
+"""The `opendesk-deployer` command line."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from opendesk_deployer import __version__, console, logs, redaction
+from opendesk_deployer.config import ConfigError, Instance, load_instance
+from opendesk_deployer.runner import CommandError
+
+app = typer.Typer(
+    help="Render, push and operate openDesk instances on Kubernetes.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+config_app = typer.Typer(help="Instance configuration: schema and validation.", no_args_is_help=True)
+app.add_typer(config_app, name="config")
+
+
+class UserError(Exception):
+    """A failure the user can act on; printed as one message, exit code 1."""
+
+
+@app.callback()
+def _root(
+    log_level: Annotated[str, typer.Option(envvar="OPENDESK_LOG_LEVEL", help="Log level.")] = "WARNING",
+    log_json: Annotated[bool, typer.Option(help="Logs as JSON lines on stderr.")] = True,
+) -> None:
+    logs.configure(log_level, json=log_json)
+
+
+@app.command()
+def version() -> None:
+    """Print the deployer's version."""
+    console.say(__version__)
+
+
+@app.command()
+def doctor() -> None:
+    """Check each external tool: path, version, supported range. Exit 1 when one is not fine."""
+    from opendesk_deployer import doctor as doctor_mod
+
+    findings = doctor_mod.run()
+    width = max(len(f.tool) for f in findings)
+    for f in findings:
+        status = "ok" if f.problem is None else "FAIL"
+        console.say(f"{f.tool:<{width}}  {status:<4}  {f.version or '-':<9}  {f.path or '-'}")
+    bad = [f for f in findings if f.problem]
+    for f in bad:
+        console.warn(f"doctor: {f.problem}")
+    if bad:
+        raise typer.Exit(1)
+
+
+@config_app.command("schema")
+def config_schema() -> None:
+    """Print the JSON Schema of the instance file."""
+    schema = Instance.model_json_schema(by_alias=True)
+    sys.stdout.write(json.dumps(schema, indent=2, sort_keys=True) + "\n")
+
+
+@config_app.command("validate")
+def config_validate(
+    file: Annotated[Path, typer.Argument(help="Instance file (YAML).")],
+    runtime_state: Annotated[
+        bool, typer.Option(help="Also require a valid runtime-state file (the input gate).")
+    ] = True,
+) -> None:
+    """Validate an instance file and the runtime-state file it names."""
+    loaded = load_instance(file, require_runtime_state=runtime_state)
+    i = loaded.instance
+    console.say(
+        f"{loaded.file}: valid (instance {i.customer_id}/{i.project_id}/{i.instance_id}, "
+        f"openDesk {i.opendesk.version}, namespace {i.namespace})"
+    )
+    if loaded.runtime_state is not None:
+        console.say(f"{loaded.runtime_state_file}: valid (provider {loaded.runtime_state.provider})")
+
+
+def main() -> None:
+    """Entry point: no traceback reaches the user; known errors print one clear message.
+    Usage errors are typer's own (exit 2)."""
+    try:
+        app()
+    except (ConfigError, CommandError, UserError) as exc:
+        console.warn(f"error: {exc}")
+        sys.exit(1)
+    except KeyboardInterrupt:
+        console.warn("interrupted")
+        sys.exit(130)
+    except Exception as exc:
+        if os.environ.get("OPENDESK_DEBUG"):
+            raise
+        console.warn(f"internal error: {type(exc).__name__}: {redaction.redact(str(exc))}")
+        console.warn("set OPENDESK_DEBUG=1 to see the traceback")
+        sys.exit(70)
+
+
+if __name__ == "__main__":
+    main()

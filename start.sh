@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# The local dev stack on embedded defaults (SQLite, local git, the local cluster rig).
+#   ./start.sh start    set everything up, then run the main job: render the demo instance
+#                       (examples/demo-instance.yaml) into a local bare repository
+#   ./start.sh status   what is running
+#   ./start.sh stop     stop what `start` left running
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")"
+CLI=.venv/bin/opendesk-deployer
+RUN=.run
+
+cmd="${1:-start}"
+case "$cmd" in
+  start)
+    make setup
+    mkdir -p "$RUN"
+    echo "start: toolchain"
+    "$CLI" doctor
+    echo "start: instance configuration"
+    "$CLI" config validate examples/demo-instance.yaml
+    if "$CLI" --help | grep -q ' render '; then
+      echo "start: rendering the demo instance"
+      "$CLI" render --instance examples/demo-instance.yaml
+    fi
+    echo "start: done. Logs and local repositories are under $RUN/"
+    ;;
+  status)
+    if [ -x "$CLI" ]; then "$CLI" doctor || true; else echo "not set up (run ./start.sh start)"; fi
+    [ -d "$RUN/gitops" ] && for r in "$RUN"/gitops/*.git; do
+      [ -d "$r" ] && echo "repository $(realpath "$r"): $(git --git-dir="$r" log --oneline -1 2>/dev/null || echo empty)"
+    done
+    true
+    ;;
+  stop)
+    echo "stop: nothing runs in the background yet"
+    ;;
+  *)
+    echo "usage: $0 start|stop|status" >&2; exit 2 ;;
+esac

@@ -1,0 +1,23 @@
+"""Shared fixtures. Every test gets its own state and cache-free environment for secrets."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from opendesk_deployer import redaction
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = Path(__import__("os").environ.get("OPENDESK_SHARED", REPO.parent / "shared"))
+EXAMPLES = REPO / "examples"
+
+
+@pytest.fixture(autouse=True)
+def _isolated_state(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    state = tmp_path_factory.mktemp("state")
+    monkeypatch.setenv("OPENDESK_STATE_DIR", str(state))
+    monkeypatch.delenv("OPENDESK_MASTER_PASSWORD", raising=False)
+    yield
+    redaction.forget_all()
