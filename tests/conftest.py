@@ -15,7 +15,9 @@ EXAMPLES = REPO / "examples"
 
 
 @pytest.fixture(autouse=True)
-def _isolated_state(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+def _isolated_state(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[None]:
     state = tmp_path_factory.mktemp("state")
     monkeypatch.setenv("OPENDESK_STATE_DIR", str(state))
     monkeypatch.delenv("OPENDESK_MASTER_PASSWORD", raising=False)

@@ -32,7 +32,9 @@ def test_config_validate_ok_piped_output_not_wrapped() -> None:
 
 def test_config_validate_error_is_one_clear_message_without_traceback(tmp_path: Path) -> None:
     bad = tmp_path / "bad.yaml"
-    bad.write_text((EXAMPLES / "demo-instance.yaml").read_text().replace("kind: Instance", "kind: Instanz"))
+    bad.write_text(
+        (EXAMPLES / "demo-instance.yaml").read_text().replace("kind: Instance", "kind: Instanz")
+    )
     result = run("config", "validate", str(bad))
     assert result.returncode == 1
     assert "Traceback" not in result.stderr

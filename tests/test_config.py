@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import EXAMPLES
 
+from conftest import EXAMPLES
 from opendesk_deployer.config import ConfigError, load_instance
 from opendesk_deployer.config.loader import load_runtime_state
 
@@ -128,7 +128,11 @@ def test_duplicate_key_is_an_error(demo: Path) -> None:
 
 def test_unknown_app_and_source_choice(demo: Path) -> None:
     _edit(demo, "  notes: false", "  notes: false\n  nextclod: true")
-    _edit(demo, "    path: ../tests", "    git: {url: https://example.invalid/od.git}\n    path: ../tests")
+    _edit(
+        demo,
+        "    path: ../tests",
+        "    git: {url: https://example.invalid/od.git}\n    path: ../tests",
+    )
     with pytest.raises(ConfigError) as exc:
         load_instance(demo)
     fields = {p.field: p.message for p in exc.value.problems}

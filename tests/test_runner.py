@@ -58,5 +58,7 @@ def test_timeout_is_a_typed_failure(tmp_path: Path, monkeypatch: pytest.MonkeyPa
 
 def test_missing_tool_is_typed(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("OPENDESK_CACHE", str(tmp_path))
-    with pytest.raises(ToolMissingError, match=r"helm v3\.\d+\.\d+ is not built .* tools/install helm"):
+    with pytest.raises(
+        ToolMissingError, match=r"helm v3\.\d+\.\d+ is not built .* tools/install helm"
+    ):
         Runner().run("helm", ["version"])

@@ -50,7 +50,9 @@ def _fake(tmp_path: Path, name: str, output: str) -> Path:
     return p
 
 
-def test_doctor_rejects_unsupported_version(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_doctor_rejects_unsupported_version(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("OPENDESK_BIN_HELM", str(_fake(tmp_path, "helm", "v3.18.0+g1234")))
     f = doctor.check("helm")
     assert f.version == "v3.18.0"
@@ -63,6 +65,8 @@ def test_doctor_cli_exits_nonzero_with_one_line_reason(tmp_path: Path) -> None:
     result = subprocess.run([cli, "doctor"], capture_output=True, text=True, env=env)
     assert result.returncode == 1
     lines = [line for line in result.stderr.splitlines() if line.startswith("doctor: helm ")]
-    assert lines == [f"doctor: helm {toolchain.tool('helm').pinned} is not built "
-                     f"(expected {tmp_path}/bin/helm-{toolchain.tool('helm').pinned}/helm); run: tools/install helm"]
+    assert lines == [
+        f"doctor: helm {toolchain.tool('helm').pinned} is not built "
+        f"(expected {tmp_path}/bin/helm-{toolchain.tool('helm').pinned}/helm); run: tools/install helm"
+    ]
     assert "Traceback" not in result.stderr

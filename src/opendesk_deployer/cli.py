@@ -20,7 +20,9 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-config_app = typer.Typer(help="Instance configuration: schema and validation.", no_args_is_help=True)
+config_app = typer.Typer(
+    help="Instance configuration: schema and validation.", no_args_is_help=True
+)
 app.add_typer(config_app, name="config")
 
 
@@ -30,7 +32,9 @@ class UserError(Exception):
 
 @app.callback()
 def _root(
-    log_level: Annotated[str, typer.Option(envvar="OPENDESK_LOG_LEVEL", help="Log level.")] = "WARNING",
+    log_level: Annotated[
+        str, typer.Option(envvar="OPENDESK_LOG_LEVEL", help="Log level.")
+    ] = "WARNING",
     log_json: Annotated[bool, typer.Option(help="Logs as JSON lines on stderr.")] = True,
 ) -> None:
     logs.configure(log_level, json=log_json)
@@ -81,7 +85,60 @@ def config_validate(
         f"openDesk {i.opendesk.version}, namespace {i.namespace})"
     )
     if loaded.runtime_state is not None:
-        console.say(f"{loaded.runtime_state_file}: valid (provider {loaded.runtime_state.provider})")
+        console.say(
+            f"{loaded.runtime_state_file}: valid (provider {loaded.runtime_state.provider})"
+        )
+
+
+@app.command()
+def render(
+    instance: Annotated[Path, typer.Option("--instance", "-i", help="Instance file (YAML).")],
+    repo: Annotated[
+        str | None,
+        typer.Option(help="Repository path or URL; overrides the instance's git.repository."),
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Print the diff instead of pushing.")
+    ] = False,
+) -> None:
+    """Render openDesk for an instance and push one directory and one Application per release."""
+    from opendesk_deployer.render import pipeline
+
+    loaded = load_instance(instance)
+    with console.err.status("rendering", spinner="dots") as status:
+        try:
+            report = pipeline.render(
+                loaded,
+                repo_override=repo,
+                dry_run=dry_run,
+                progress=lambda msg: status.update(f"render: {msg}"),
+            )
+        except pipeline.RenderError as exc:
+            raise UserError(f"render failed: {exc}") from None
+    width = max((len(r) for r in report.releases), default=7)
+    console.say(f"{'release':<{width}}  wave  documents  patches")
+    for name, r in sorted(report.releases.items(), key=lambda kv: (kv[1]["wave"], kv[0])):
+        console.say(f"{name:<{width}}  {r['wave']:>4}  {r['documents']:>9}  {r['changes']:>7}")
+    total = sum(r["documents"] for r in report.releases.values())
+    console.say(
+        f"{len(report.releases)} releases, {total} documents, {len(report.changes)} changes by "
+        f"stages; openDesk {report.opendesk_version} ({report.source_sha[:19]})"
+    )
+    timing = ", ".join(f"{k} {v:.1f}s" for k, v in report.seconds.items())
+    console.say(f"timing: {timing}")
+    pub = report.publish
+    assert pub is not None
+    if dry_run:
+        if pub.changed:
+            sys.stdout.write(pub.diff)
+        console.say(
+            f"dry run: {'changes' if pub.changed else 'no changes'} for {pub.repository} ({pub.branch})"
+        )
+    elif pub.commit:
+        created = " (new bare repository)" if pub.created_repository else ""
+        console.say(f"pushed {pub.commit[:12]} to {pub.repository}{created} branch {pub.branch}")
+    else:
+        console.say(f"no changes: {pub.repository} branch {pub.branch} is up to date")
 
 
 def main() -> None:

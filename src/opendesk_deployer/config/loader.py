@@ -38,7 +38,9 @@ def _validate(model: type[M], located: source.Located) -> M:
         for err in exc.errors():
             # pydantic puts the union member or validator name in loc for some errors; keep only
             # the parts that are real keys or indexes of the document.
-            loc = tuple(p for p in err["loc"] if isinstance(p, int) or not str(p).startswith("function-"))
+            loc = tuple(
+                p for p in err["loc"] if isinstance(p, int) or not str(p).startswith("function-")
+            )
             problems.append(
                 Problem(located.file, located.line_of(loc), source.dotted(loc), _message(err))
             )
@@ -97,7 +99,9 @@ def load_instance(file: Path, *, require_runtime_state: bool = True) -> LoadedIn
             runtime_state = load_runtime_state(rs_file)
         except ConfigError as exc:
             raise ConfigError(
-                [Problem(file, line, "runtimeState", f"runtime state {rs_file} is invalid")]
-                + exc.problems
+                [
+                    Problem(file, line, "runtimeState", f"runtime state {rs_file} is invalid"),
+                    *exc.problems,
+                ]
             ) from None
     return LoadedInstance(instance, file, runtime_state, rs_file)

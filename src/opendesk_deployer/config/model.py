@@ -16,7 +16,9 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validat
 from pydantic.alias_generators import to_camel
 
 DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
-DNS_NAME = re.compile(r"^(?=.{1,253}$)[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?(\.[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)*$")
+DNS_NAME = re.compile(
+    r"^(?=.{1,253}$)[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?(\.[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)*$"
+)
 SEMVER = re.compile(r"^v?\d+\.\d+\.\d+(?:[-+][0-9A-Za-z.-]+)?$")
 GIT_REF = re.compile(r"^(?!/)(?!.*(?:\.\.|//|@\{|\.lock$|/$|\.$))[A-Za-z0-9._/+-]+$")
 
@@ -216,7 +218,7 @@ class SecretsManager(Model):
 
 class JitPlugin(Model):
     image: str = "keycloak-jit-user-sync:latest"
-    pull_secret: DnsName = "jit-plugin-pull-secret"
+    pull_secret: DnsName = "jit-plugin-pull-secret"  # noqa: S105 (a Secret name)
 
 
 class ExternalIdp(Model):
@@ -250,6 +252,9 @@ class GitTarget(Model):
     repository: str = Field(min_length=1)
     branch: GitRef = "main"
     path: RelativeDir | None = None
+    # The URL Argo CD reads the repository from, when it differs from `repository` (a local
+    # path served to Argo CD by the rig's git server, or an https URL behind a push-only SSH URL).
+    argocd_repo_url: str | None = None
 
 
 class Instance(Model):

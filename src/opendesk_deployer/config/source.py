@@ -35,7 +35,9 @@ def _walk(
             key = key_node.value
             if key in seen:
                 problems.append(
-                    Problem(file, key_node.start_mark.line + 1, _dotted((*path, key)), "duplicate key")
+                    Problem(
+                        file, key_node.start_mark.line + 1, _dotted((*path, key)), "duplicate key"
+                    )
                 )
             seen.add(key)
             lines[(*path, key)] = key_node.start_mark.line + 1

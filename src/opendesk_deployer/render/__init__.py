@@ -1,0 +1,1 @@
+"""Rendering openDesk: preparing a copy of the upstream tree and running helmfile over it."""

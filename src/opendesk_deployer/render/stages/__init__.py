@@ -1,0 +1,1 @@
+"""Render stages, one module each, named after what they do."""
