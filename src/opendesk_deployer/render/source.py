@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from opendesk_deployer.config.loader import LoadedInstance
+from opendesk_deployer.gitops.repository import register_url_credentials
 from opendesk_deployer.runner import Runner
 
 
@@ -65,11 +66,14 @@ def fetch(loaded: LoadedInstance, dest: Path, runner: Runner) -> tuple[str, str]
                 "(no helmfile.yaml.gotmpl)"
             )
         shutil.copytree(origin, dest, symlinks=True, ignore=shutil.ignore_patterns(".git"))
+        # the path as written in the instance file: stable across checkouts of the same config
+        ref = f"path:{src.path}"
         if (origin / ".git").exists():
             sha = runner.run("git", ["-C", str(origin), "rev-parse", "HEAD"]).stdout.strip()
-            return f"path:{origin}", sha
-        return f"path:{origin}", _tree_digest(dest)
+            return ref, sha
+        return ref, _tree_digest(dest)
     assert src.git is not None
+    register_url_credentials(src.git.url)
     runner.run("git", ["init", "-q", str(dest)])
     runner.run("git", ["-C", str(dest), "fetch", "-q", "--depth", "1", src.git.url, src.git.ref])
     runner.run("git", ["-C", str(dest), "checkout", "-q", "FETCH_HEAD"])
