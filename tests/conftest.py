@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from opendesk_deployer import redaction
+from support.oci_registry import stub_registry  # noqa: F401  (session fixture for all modules)
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(__import__("os").environ.get("OPENDESK_SHARED", REPO.parent / "shared"))

@@ -6,8 +6,8 @@ import copy
 from pathlib import Path
 
 import pytest
-from conftest import EXAMPLES, SHARED
 
+from conftest import EXAMPLES, SHARED
 from opendesk_deployer.config import load_instance
 from opendesk_deployer.gitops import applications, crd_schema
 
@@ -64,7 +64,9 @@ def test_external_secret_schema_is_served() -> None:
         "spec": {
             "secretStoreRef": {"name": "stackit-sm", "kind": "SecretStore"},
             "target": {"name": "db"},
-            "data": [{"secretKey": "password", "remoteRef": {"key": "ns/db", "property": "password"}}],
+            "data": [
+                {"secretKey": "password", "remoteRef": {"key": "ns/db", "property": "password"}}
+            ],
         },
     }
     assert crd_schema.validate(es, "es", CRDS) == []

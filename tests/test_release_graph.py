@@ -44,7 +44,9 @@ def test_rendered_release_missing_from_graph_is_named(tmp_path: Path) -> None:
 
 def test_cycle_is_named(tmp_path: Path) -> None:
     g = _graph(tmp_path, "releases:\n  a: [c]\n  b: [a]\n  c: [b]\n  z: []\n")
-    with pytest.raises(GraphError, match=r"dependency cycle: (a -> c -> b -> a|b -> a -> c -> b|c -> b -> a -> c)"):
+    with pytest.raises(
+        GraphError, match=r"dependency cycle: (a -> c -> b -> a|b -> a -> c -> b|c -> b -> a -> c)"
+    ):
         g.waves({"a", "b", "c"})
     # even when the cycle is among releases that are not rendered
     with pytest.raises(GraphError, match="dependency cycle"):

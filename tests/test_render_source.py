@@ -75,7 +75,12 @@ def test_values_files_written(tree: Path, monkeypatch: pytest.MonkeyPatch) -> No
     )
     written = values.write(inst, tree)
     names = sorted(p.name for p in written)
-    assert names == ["cluster.yaml.gotmpl", "policy.yaml.gotmpl", "secrets.yaml.gotmpl", "sizing.yaml.gotmpl"]
+    assert names == [
+        "cluster.yaml.gotmpl",
+        "policy.yaml.gotmpl",
+        "secrets.yaml.gotmpl",
+        "sizing.yaml.gotmpl",
+    ]
     cluster = yaml.safe_load((tree / "helmfile/environments/dev/cluster.yaml.gotmpl").read_text())
     assert cluster["global"]["domain"] == "demo.opendesk.test"
     assert cluster["repositories"]["helm"]["registryOpencodeDe"] == "127.0.0.1:5999/mirror"
@@ -92,7 +97,11 @@ def test_values_files_written(tree: Path, monkeypatch: pytest.MonkeyPatch) -> No
 def test_value_with_template_braces_rejected(tree: Path) -> None:
     loaded = load_instance(EXAMPLES / "demo-instance.yaml")
     inst = loaded.instance.model_copy(
-        update={"registries": loaded.instance.registries.model_copy(update={"image_registry": "x{{ env }}"})}
+        update={
+            "registries": loaded.instance.registries.model_copy(
+                update={"image_registry": "x{{ env }}"}
+            )
+        }
     )
     with pytest.raises(values.ValuesError, match=r"global\.imageRegistry: value contains '\{\{'"):
         values.write(inst, tree)
@@ -103,7 +112,9 @@ def _ingress(path: str) -> Document:
         "apiVersion": "networking.k8s.io/v1",
         "kind": "Ingress",
         "metadata": {"name": "open-xchange-appsuite-http-api-routes-appsuite-api"},
-        "spec": {"rules": [{"http": {"paths": [{"path": path, "pathType": "ImplementationSpecific"}]}}]},
+        "spec": {
+            "rules": [{"http": {"paths": [{"path": path, "pathType": "ImplementationSpecific"}]}}]
+        },
     }
     return Document("open-xchange", "appsuite/templates/ingress.yaml", 0, body)
 
@@ -124,9 +135,22 @@ def test_lint_rejects_documents_without_kind_or_name(ctx: RenderContext) -> None
     docs = [
         Document("r1", "t/a.yaml", 0, {"apiVersion": "v1", "metadata": {"name": "a"}}),
         Document("r1", "t/a.yaml", 1, {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {}}),
-        Document("r2", "t/b.yaml", 0, {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "Web_1"}}),
-        Document("r2", "t/c.yaml", 0, {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
-                                        "metadata": {"name": "system:ok"}}),
+        Document(
+            "r2",
+            "t/b.yaml",
+            0,
+            {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "Web_1"}},
+        ),
+        Document(
+            "r2",
+            "t/c.yaml",
+            0,
+            {
+                "apiVersion": "rbac.authorization.k8s.io/v1",
+                "kind": "ClusterRole",
+                "metadata": {"name": "system:ok"},
+            },
+        ),
     ]
     with pytest.raises(StageError) as exc:
         Lint().run(docs, ctx)

@@ -46,7 +46,9 @@ def test_new_bare_repository_commit_and_noop(tmp_path: Path) -> None:
 def test_stale_files_removed_and_other_instances_untouched(tmp_path: Path) -> None:
     bare = tmp_path / "gitops.git"
     repo = Repository(str(bare))
-    repo.publish("main", "instances/a/", {"x.yaml": "1\n", "old.yaml": "0\n"}, "a1", tmp_path / "w1")
+    repo.publish(
+        "main", "instances/a/", {"x.yaml": "1\n", "old.yaml": "0\n"}, "a1", tmp_path / "w1"
+    )
     repo.publish("main", "instances/b/", {"y.yaml": "2\n"}, "b1", tmp_path / "w2")
     repo.publish("main", "instances/a/", {"x.yaml": "1\n"}, "a2", tmp_path / "w3")
     tree = git("--git-dir", str(bare), "ls-tree", "-r", "--name-only", "main").split()
@@ -57,7 +59,9 @@ def test_dry_run_prints_diff_and_pushes_nothing(tmp_path: Path) -> None:
     bare = tmp_path / "gitops.git"
     repo = Repository(str(bare))
     repo.publish("main", "instances/a/", {"x.yaml": "old\n"}, "a1", tmp_path / "w1")
-    dry = repo.publish("main", "instances/a/", {"x.yaml": "new\n"}, "a2", tmp_path / "w2", dry_run=True)
+    dry = repo.publish(
+        "main", "instances/a/", {"x.yaml": "new\n"}, "a2", tmp_path / "w2", dry_run=True
+    )
     assert dry.changed and dry.commit is None
     assert "-old" in dry.diff and "+new" in dry.diff
     assert git("--git-dir", str(bare), "rev-list", "--count", "main").strip() == "1"
@@ -73,4 +77,6 @@ def test_other_branch(tmp_path: Path) -> None:
     repo.publish("main", "i/", {"x": "1\n"}, "m", tmp_path / "w1")
     r = repo.publish("staging", "i/", {"x": "2\n"}, "s", tmp_path / "w2")
     assert r.commit and git("--git-dir", str(bare), "rev-parse", "staging").strip() == r.commit
-    assert os.path.exists(bare / "refs/heads/main") or git("--git-dir", str(bare), "rev-parse", "main")
+    assert os.path.exists(bare / "refs/heads/main") or git(
+        "--git-dir", str(bare), "rev-parse", "main"
+    )

@@ -29,6 +29,12 @@ def template(
         "HELM_CACHE_HOME": str(Path.home() / ".cache" / "opendesk-deployer" / "helm-cache"),
         "HELM_CONFIG_HOME": str(out.parent / "helm-config"),
         "HELM_DATA_HOME": str(out.parent / "helm-data"),
+        # helmfile caches pulled charts by repository *name*, chart and version, not by
+        # registry host: a shared cache would let a chart from one mirror stand in for another's.
+        "HELMFILE_CACHE_HOME": str(out.parent / "helmfile-cache"),
+        # no registry login from the operator's environment
+        "OD_PRIVATE_REGISTRY_USERNAME": "",
+        "OD_PRIVATE_REGISTRY_PASSWORD": "",
         "PATH": f"{helm.parent}{os.pathsep}{os.environ.get('PATH', '')}",
     }
     args = [
@@ -46,7 +52,6 @@ def template(
         str(out),
         "--output-dir-template",
         OUTPUT_DIR_TEMPLATE,
-        "--skip-deps",
         "--concurrency",
         str(concurrency or max(2, os.cpu_count() or 2)),
     ]

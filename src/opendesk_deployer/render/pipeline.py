@@ -97,7 +97,11 @@ def render(
         prepared = source.prepare(loaded, work / "opendesk", runner)
         progress("generate helmfile values and derived secrets")
         values.write(instance, prepared.root)
-        derived = derived_secrets.replace_secrets_file(prepared.root, pw)
+        derived = derived_secrets.replace_secrets_file(
+            prepared.root,
+            pw,
+            cache_file=master_password.instance_state_dir(instance) / "derived-secrets.json",
+        )
         seconds["prepare"] = time.perf_counter() - t0
 
         t0 = time.perf_counter()
