@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The local dev stack on embedded defaults (SQLite, local git, the local cluster rig).
 #   ./start.sh start    set everything up, then run the main job: render the demo instance
-#                       (examples/demo-instance.yaml) into a local bare repository
-#   ./start.sh status   what is running
+#                       (examples/demo-instance.yaml) into the local bare repository
+#                       .run/gitops/demo.git and print the per-release summary
+#   ./start.sh status   what is there and what is running
 #   ./start.sh stop     stop what `start` left running
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")"
@@ -18,21 +19,20 @@ case "$cmd" in
     "$CLI" doctor
     echo "start: instance configuration"
     "$CLI" config validate examples/demo-instance.yaml
-    if "$CLI" --help | grep -q ' render '; then
-      echo "start: rendering the demo instance"
-      "$CLI" render --instance examples/demo-instance.yaml
-    fi
-    echo "start: done. Logs and local repositories are under $RUN/"
+    echo "start: rendering the demo instance"
+    "$CLI" render --instance examples/demo-instance.yaml
+    echo "start: done. The rendered instance is in $(pwd)/$RUN/gitops/demo.git (branch main, instances/demo-1/)"
     ;;
   status)
     if [ -x "$CLI" ]; then "$CLI" doctor || true; else echo "not set up (run ./start.sh start)"; fi
-    [ -d "$RUN/gitops" ] && for r in "$RUN"/gitops/*.git; do
-      [ -d "$r" ] && echo "repository $(realpath "$r"): $(git --git-dir="$r" log --oneline -1 2>/dev/null || echo empty)"
-    done
-    true
+    if [ -d "$RUN/gitops" ]; then
+      for r in "$RUN"/gitops/*.git; do
+        [ -d "$r" ] && echo "repository $(realpath "$r"): $(git --git-dir="$r" log --oneline -1 2>/dev/null || echo empty)"
+      done
+    fi
     ;;
   stop)
-    echo "stop: nothing runs in the background yet"
+    echo "stop: nothing runs in the background"
     ;;
   *)
     echo "usage: $0 start|stop|status" >&2; exit 2 ;;
