@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import shutil
 import subprocess
 import sys
@@ -155,10 +156,24 @@ def test_release_missing_from_graph_fails_naming_it(demo: Path, tmp_path: Path) 
 
 
 def test_cli_dry_run_prints_diff_and_summary(demo: Path) -> None:
+    report_file = demo.parent / "report.json"
     result = subprocess.run(
-        [CLI, "render", "--instance", str(demo), "--dry-run"], capture_output=True, text=True
+        [CLI, "render", "--instance", str(demo), "--dry-run", "--report", str(report_file)],
+        capture_output=True,
+        text=True,
     )
     assert result.returncode == 0, result.stderr
+    report = json.loads(report_file.read_text())
+    assert {
+        "stage": "patch-haproxy-rewrite-target",
+        "release": "open-xchange",
+        "document": "Ingress/open-xchange-appsuite-http-api-routes-appsuite-api "
+        "(open-xchange/appsuite-public-sector/templates/ingress.yaml#1)",
+        "field": "spec.rules[0].http.paths[0].path",
+        "action": "set",
+        "why": "HAProxy ingress: no regex path on the appsuite-api route",
+    } in report["changes"]
+    assert report["commit"] is None
     out = result.stdout
     assert "+++ b/instances/demo-1/render-meta.yaml" in out
     assert "opendesk-migrations-pre" in out.splitlines()[1]
@@ -183,3 +198,33 @@ def test_cli_repo_override_and_missing_runtime_state(demo: Path, tmp_path: Path)
     assert result.returncode == 1
     assert "runtimeState: runtime state file" in result.stderr and "does not exist" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_parallel_children_render_equals_one_helmfile_run(demo: Path, tmp_path: Path) -> None:
+    """The per-child split renders exactly what one plain `helmfile template` of the tree does."""
+    from opendesk_deployer.render import derived_secrets, document, helmfile, source, values
+    from opendesk_deployer.runner import Runner
+
+    loaded = load_instance(demo)
+    runner = Runner()
+    prepared = source.prepare(loaded, tmp_path / "tree", runner)
+    values.write(loaded.instance, prepared.root)
+    derived_secrets.replace_secrets_file(prepared.root, "pw-parallel-test")
+    outs = {}
+    for parallel in (False, True):
+        out = tmp_path / f"out-{parallel}" / "rendered"
+        runs = helmfile.template(
+            prepared.root,
+            "dev",
+            "opendesk-demo",
+            out,
+            runner,
+            master_password="pw-parallel-test",
+            parallel_children=parallel,
+        )
+        assert runs == (10 if parallel else 1)  # the fixture has 10 child helmfiles
+        outs[parallel] = sorted(
+            (d.release, document.dump_yaml(d.body)) for d in document.load_output_dir(out)
+        )
+    assert len({r for r, _ in outs[True]}) == FIXTURE_RELEASES
+    assert outs[True] == outs[False]

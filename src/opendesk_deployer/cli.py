@@ -100,6 +100,10 @@ def render(
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Print the diff instead of pushing.")
     ] = False,
+    report_file: Annotated[
+        Path | None,
+        typer.Option("--report", help="Write the render report (every change, by stage) as JSON."),
+    ] = None,
 ) -> None:
     """Render openDesk for an instance and push one directory and one Application per release."""
     from opendesk_deployer.render import pipeline
@@ -115,6 +119,20 @@ def render(
             )
         except pipeline.RenderError as exc:
             raise UserError(f"render failed: {exc}") from None
+    if report_file is not None:
+        payload = {
+            "instance": report.instance,
+            "opendeskVersion": report.opendesk_version,
+            "sourceSha": report.source_sha,
+            "releases": report.releases,
+            "changes": [c.as_dict() for c in report.changes],
+            "stageSeconds": report.stage_seconds,
+            "seconds": report.seconds,
+            "commit": report.publish.commit if report.publish else None,
+        }
+        report_file.write_text(
+            redaction.redact(json.dumps(payload, indent=2, sort_keys=True)) + "\n"
+        )
     width = max((len(r) for r in report.releases), default=7)
     console.say(f"{'release':<{width}}  wave  documents  patches")
     for name, r in sorted(report.releases.items(), key=lambda kv: (kv[1]["wave"], kv[0])):
@@ -130,7 +148,7 @@ def render(
     assert pub is not None
     if dry_run:
         if pub.changed:
-            sys.stdout.write(pub.diff)
+            sys.stdout.write(redaction.redact(pub.diff))
         console.say(
             f"dry run: {'changes' if pub.changed else 'no changes'} for {pub.repository} ({pub.branch})"
         )
