@@ -19,12 +19,19 @@ case "$cmd" in
     "$CLI" doctor
     echo "start: instance configuration"
     "$CLI" config validate examples/demo-instance.yaml
+    echo "start: local cluster rig (opendesk-deployer dev cluster up)"
+    "$CLI" dev cluster up
     echo "start: rendering the demo instance"
     "$CLI" render --instance examples/demo-instance.yaml
     echo "start: done. The rendered instance is in $(pwd)/$RUN/gitops/demo.git (branch main, instances/demo-1/)"
     ;;
   status)
-    if [ -x "$CLI" ]; then "$CLI" doctor || true; else echo "not set up (run ./start.sh start)"; fi
+    if [ -x "$CLI" ]; then
+      "$CLI" doctor || true
+      "$CLI" dev cluster status || true
+    else
+      echo "not set up (run ./start.sh start)"
+    fi
     if [ -d "$RUN/gitops" ]; then
       for r in "$RUN"/gitops/*.git; do
         [ -d "$r" ] && echo "repository $(realpath "$r"): $(git --git-dir="$r" log --oneline -1 2>/dev/null || echo empty)"
@@ -32,7 +39,7 @@ case "$cmd" in
     fi
     ;;
   stop)
-    echo "stop: nothing runs in the background"
+    if [ -x "$CLI" ]; then "$CLI" dev cluster down; else echo "stop: not set up, nothing runs"; fi
     ;;
   *)
     echo "usage: $0 start|stop|status" >&2; exit 2 ;;

@@ -12,6 +12,7 @@ import typer
 
 from opendesk_deployer import __version__, console, logs, redaction
 from opendesk_deployer.config import ConfigError, Instance, load_instance
+from opendesk_deployer.rig.cli import dev_app
 from opendesk_deployer.runner import CommandError
 
 app = typer.Typer(
@@ -24,6 +25,7 @@ config_app = typer.Typer(
     help="Instance configuration: schema and validation.", no_args_is_help=True
 )
 app.add_typer(config_app, name="config")
+app.add_typer(dev_app, name="dev")
 
 
 class UserError(Exception):
