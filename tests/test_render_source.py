@@ -174,3 +174,18 @@ def test_output_dir_loads_in_stable_order(tmp_path: Path) -> None:
         ("b", "chart/templates/x.yaml", 0, "A"),
         ("b", "chart/templates/x.yaml", 2, "B"),
     ]
+
+
+def test_now_timestamp_made_stable_and_other_now_rejected(tree: Path) -> None:
+    done = source.stabilise_timestamps(tree, "openDesk 1.13.1 (abc)")
+    assert done == [
+        "helmfile/apps/nubus/values-nubus.yaml.gotmpl: 1 `now` timestamp(s) -> 'openDesk 1.13.1 (abc)'"
+    ]
+    text = (tree / "helmfile/apps/nubus/values-nubus.yaml.gotmpl").read_text()
+    assert 'deployDate: "Deployed: openDesk 1.13.1 (abc)"' in text
+    f = tree / "helmfile/apps/jitsi/values.yaml.gotmpl"
+    f.write_text(f.read_text() + "\nstamp: {{ now | unixEpoch }}\n")
+    with pytest.raises(
+        source.SourceError, match=r"jitsi/values.yaml.gotmpl:\d+: template uses `now`"
+    ):
+        source.stabilise_timestamps(tree, "x")

@@ -34,6 +34,10 @@ KNOWN_POST_RENDERERS = {
 }
 _POST_RENDERER = re.compile(r"""^[ \t]*postRenderer:[ \t]*["']?\./([^"'\s]+)["']?[ \t]*\n""", re.M)
 NAMESPACE_PLACEHOLDER = "__NAMESPACE__"
+# openDesk stamps the portal with `{{ now | date "…" }}` (values-nubus: deployDate): every render
+# would differ, make a commit and roll the portal. The stamp becomes the source version instead.
+_NOW = re.compile(r"\{\{-?\s*now\s*\|\s*date\s+\"[^\"]*\"\s*-?\}\}")
+_ANY_NOW = re.compile(r"\{\{[^}]*\bnow\b[^}]*\}\}")
 _TEXT_SUFFIXES = {".gotmpl", ".yaml", ".yml", ".tpl", ".txt", ".json"}
 
 
@@ -96,6 +100,27 @@ def resolve_namespace(root: Path, namespace: str) -> int:
     return changed
 
 
+def stabilise_timestamps(root: Path, stamp: str) -> list[str]:
+    """Replace `{{ now | date "…" }}` in the tree's templates by `stamp`; any other use of `now`
+    fails, naming file and line, since it would make renders differ run to run."""
+    done: list[str] = []
+    for p in sorted((root / "helmfile").rglob("*.gotmpl")):
+        text = p.read_text(encoding="utf-8")
+        if "now" not in text:
+            continue
+        rel = p.relative_to(root).as_posix()
+        new, n = _NOW.subn(stamp, text)
+        for m in _ANY_NOW.finditer(new):
+            line = new.count("\n", 0, m.start()) + 1
+            raise SourceError(
+                f"{rel}:{line}: template uses `now`; a render must not depend on the clock"
+            )
+        if n:
+            p.write_text(new, encoding="utf-8")
+            done.append(f"{rel}: {n} `now` timestamp(s) -> {stamp!r}")
+    return done
+
+
 def neutralise_post_renderers(root: Path) -> list[str]:
     """Remove `postRenderer:` lines from the child helmfiles; fail on an unknown script."""
     done: list[str] = []
@@ -122,4 +147,8 @@ def prepare(loaded: LoadedInstance, dest: Path, runner: Runner) -> PreparedSourc
     ref, sha = fetch(loaded, dest, runner)
     files = resolve_namespace(dest, loaded.instance.namespace)
     neutralised = neutralise_post_renderers(dest)
+    version = loaded.instance.opendesk.version
+    neutralised += stabilise_timestamps(
+        dest, f"openDesk {version} ({sha.removeprefix('tree:')[:12]})"
+    )
     return PreparedSource(dest, ref, sha, neutralised, files)
