@@ -113,18 +113,18 @@ spec:
 
 def stages() -> list[dict[str, Any]]:
     """Every Stage the rig applies: kwok's defaults for nodes and pods, then the stand-ins."""
-    u = kwok_upstream
+    u = kwok_upstream.stage_yaml
     return [
-        _stage(u.NODE_INITIALIZE),
-        _stage(u.NODE_HEARTBEAT_WITH_LEASE),
-        _stage(u.POD_READY),
-        _stage(u.POD_COMPLETE),
-        _stage(u.POD_DELETE),
+        _stage(u("node-initialize")),
+        _stage(u("node-heartbeat-with-lease")),
+        _stage(u("pod-ready")),
+        _stage(u("pod-complete")),
+        _stage(u("pod-delete")),
         # the volume provisioner stand-in (kwok's volume/fast stages)
-        _stage(u.PVC_PROVISION, "standin-provisioner-pvc-provision", "a CSI volume provisioner"),
-        _stage(u.PV_BIND, "standin-provisioner-pv-bind", "a CSI volume provisioner"),
-        _stage(u.PVC_DELETE, "standin-provisioner-pvc-delete", "a CSI volume provisioner"),
-        _stage(u.PV_DELETE, "standin-provisioner-pv-delete", "a CSI volume provisioner"),
+        _stage(u("pvc-provision"), "standin-provisioner-pvc-provision", "a CSI volume provisioner"),
+        _stage(u("pv-bind"), "standin-provisioner-pv-bind", "a CSI volume provisioner"),
+        _stage(u("pvc-delete"), "standin-provisioner-pvc-delete", "a CSI volume provisioner"),
+        _stage(u("pv-delete"), "standin-provisioner-pv-delete", "a CSI volume provisioner"),
         _stage(LOADBALANCER_STANDIN, standin_for="a cloud load-balancer controller"),
         _stage(CERT_MANAGER_STANDIN, standin_for="cert-manager's certificate controller"),
     ]
