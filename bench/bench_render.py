@@ -3,6 +3,8 @@
 Baseline: an unmodified copy of the tree (real derivePassword calls), the registry override to a
 local OCI registry serving stub charts, post-renderers made executable, the pinned yq on PATH,
 `helmfile -e dev -n opendesk template --output-dir … --output-dir-template …`.
+The baseline gets the instance's generated environment values too (`render/values.py`), so that
+both renders see the same configuration.
 Ours: `pipeline.render` of an instance pointing at the same tree and registry, up to the git push
 into a scratch repository, cold (no derived-secrets cache) and warm (cache from the cold run).
 Both in the same process, on the same charts. Same manifests: the baseline's documents must equal
@@ -29,7 +31,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
 
 from opendesk_deployer.config import load_instance  # noqa: E402
-from opendesk_deployer.render import document, pipeline  # noqa: E402
+from opendesk_deployer.render import document, pipeline, values  # noqa: E402
 from support import oci_registry, stub_charts  # noqa: E402
 
 MASTER = "bench-master-password"
@@ -101,7 +103,9 @@ def main(argv: list[str]) -> None:
             base_tree = stub_charts.copy_tree(
                 tree, tmp / "baseline", fast=False, executable_scripts=True
             )
-            stub_charts.write_stub_values(base_tree, reg, charts)
+            # the same instance values as ours (domains, registry override, verify off, sizing):
+            # the only difference left is who evaluates openDesk's own files
+            values.write(load_instance(instance_file).instance, base_tree)
             out = tmp / "baseline-out"
             t0 = time.perf_counter()
             stub_charts.render_tree(base_tree, out, env={"MASTER_PASSWORD": MASTER}, timeout=3600)

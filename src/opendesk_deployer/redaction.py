@@ -39,6 +39,13 @@ def register_many(values: Iterable[str]) -> None:
     register(*values)
 
 
+def registered() -> frozenset[str]:
+    """The registered secret values (for the render's redact stage, which looks for them in
+    rendered documents)."""
+    with _lock:
+        return frozenset(_secrets)
+
+
 def redact(text: str) -> str:
     """Return `text` with every registered secret replaced by the marker."""
     pattern = _pattern

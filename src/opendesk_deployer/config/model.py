@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from pathlib import PurePosixPath
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 from pydantic.alias_generators import to_camel
@@ -214,6 +214,10 @@ class SecretsManager(Model):
     path: str = "opendesk"
     username: SecretRef
     password: SecretRef
+    # The read-only user External Secrets Operator reads with (`write: false`); its password is in
+    # the Secret `readOnlySecret` (key `password`) that the deployer creates in the namespace.
+    read_only_username: str | None = None
+    read_only_secret: DnsName = "stackit-sm-cred"  # noqa: S105 (a Secret name)
 
 
 class JitPlugin(Model):
@@ -257,6 +261,38 @@ class GitTarget(Model):
     argocd_repo_url: str | None = None
 
 
+def _field_path(value: str) -> str:
+    # The patch catalog's path syntax (patches/paths.py); PathError is a ValueError, reported
+    # with field, file and line like every other problem of the file.
+    from opendesk_deployer.patches.paths import Path
+
+    Path.parse(value)
+    return value
+
+
+FieldPath = Annotated[str, AfterValidator(_field_path)]
+
+
+class Override(Model):
+    """A per-instance correction of one rendered document, applied after the patch catalog
+    (render stage `overrides`, docs/stages.md). It must match a document: one that matches
+    nothing, or a `remove` path that does not exist, fails the render naming it."""
+
+    release: str | None = None
+    api_version: str | None = None
+    kind: str = Field(min_length=1)
+    name: str = Field(min_length=1)
+    set_: dict[FieldPath, Any] = Field(default={}, alias="set")
+    remove: list[FieldPath] = []
+    why: str = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _does_something(self) -> Override:
+        if not self.set_ and not self.remove:
+            raise ValueError("an override needs `set` or `remove`")
+        return self
+
+
 class Instance(Model):
     api_version: Literal["opendesk-deployer/v1"]
     kind: Literal["Instance"]
@@ -277,6 +313,7 @@ class Instance(Model):
     wire_sso: Toggle = Field(default=Toggle(), alias="wireSSO")
     keycloak: Keycloak = Keycloak()
     terraform: Terraform = Terraform()
+    overrides: list[Override] = []
     git: GitTarget
     runtime_state: str = Field(min_length=1)
 

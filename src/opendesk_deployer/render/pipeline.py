@@ -3,8 +3,10 @@ Applications and waves → CRD validation → the instance folder → one git co
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import os
 import shutil
 import tempfile
 from collections.abc import Callable
@@ -12,13 +14,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from opendesk_deployer import __version__, logs
+from opendesk_deployer import __version__, logs, redaction
 from opendesk_deployer.config import master_password
+from opendesk_deployer.config.errors import ConfigError
 from opendesk_deployer.config.loader import LoadedInstance
+from opendesk_deployer.config.model import Instance
 from opendesk_deployer.gitops import applications, crd_schema, layout, release_graph
 from opendesk_deployer.gitops.repository import PublishResult, Repository, is_remote
 from opendesk_deployer.render import chain, derived_secrets, document, helmfile, source, values
 from opendesk_deployer.render.stage import Change, RenderContext, StageError
+from opendesk_deployer.render.stages import eso
+from opendesk_deployer.render.stages.inventory import Inventory
 from opendesk_deployer.runner import Runner
 
 log = logs.get("render")
@@ -67,6 +73,22 @@ def input_hash(loaded: LoadedInstance, prepared: source.PreparedSource, graph_fi
     return "sha256:" + h.hexdigest()
 
 
+PAYLOAD_FILE = "secrets-manager-payload.json"
+
+
+def write_secrets_manager_payload(instance: Instance, payload: eso.Payload) -> Path:
+    """The values the ExternalSecrets read, {remote key: {property: value}}, for the deployer's
+    secrets-manager step: a 0600 file in the instance state directory, never git or the
+    report. Written atomically, after the push."""
+    target = master_password.instance_state_dir(instance) / PAYLOAD_FILE
+    tmp = target.with_suffix(".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        json.dump(payload, fh, sort_keys=True, indent=1)
+    tmp.replace(target)
+    return target
+
+
 def render(
     loaded: LoadedInstance,
     *,
@@ -76,7 +98,10 @@ def render(
     graph_file: Path = release_graph.DEFAULT_FILE,
     work_dir: Path | None = None,
     progress: Callable[[str], None] = lambda _msg: None,
+    required_patches: bool = True,
 ) -> RenderReport:
+    """`required_patches=False` lets a render of stub charts (tests) pass without the documents
+    the catalog's required patches are written for."""
     runner = runner or Runner()
     instance = loaded.instance
     if loaded.runtime_state is None:
@@ -89,6 +114,7 @@ def render(
     work = Path(tempfile.mkdtemp(prefix="opendesk-render-")) if work_dir is None else work_dir
     work.chmod(0o700)
     seconds: dict[str, float] = {}
+    paused = contextlib.ExitStack()
     try:
         import time
 
@@ -114,9 +140,19 @@ def render(
 
         t0 = time.perf_counter()
         progress("stage chain")
+        paused.enter_context(chain.gc_paused())  # until the layout is built
         docs = document.load_output_dir(out)
         ctx = RenderContext(instance, instance.opendesk.version, instance.namespace, work_dir=work)
-        result = chain.run(docs, ctx)
+        # Waves first: dedup keeps the earliest copy, eso puts the SecretStore in the earliest
+        # release with an ExternalSecret. Stages add and drop documents, never releases.
+        ctx.facts["release_waves"] = graph.waves({d.release for d in docs})
+        stages = chain.catalog_stages(
+            ctx, enforce_required=required_patches, instance_file=loaded.file
+        )
+        result = chain.run(docs, ctx, stages)
+        # The inventory stage runs at its seed position (before eso and redact turn Secrets
+        # into ExternalSecrets); render-meta lists what is pushed.
+        Inventory().run(result.documents, ctx)
         waves = graph.waves({d.release for d in result.documents})
         seconds["stages"] = time.perf_counter() - t0
 
@@ -135,6 +171,14 @@ def render(
             raise RenderError(
                 "Applications the API server would reject:\n  " + "\n  ".join(problems)
             )
+        for d in result.documents:
+            if d.api_version == eso.ESO_API and d.kind in ("ExternalSecret", "SecretStore"):
+                problems += crd_schema.validate(d.body, f"releases/{d.release} {d.ref}")
+        if problems:
+            raise RenderError(
+                "External Secrets objects the API server would reject:\n  " + "\n  ".join(problems)
+            )
+        payload: eso.Payload = ctx.facts.get(eso.PAYLOAD) or {}
 
         changes_by_release: dict[str, list[Change]] = {}
         for c in result.changes:
@@ -159,6 +203,7 @@ def render(
             "deployer": {"version": __version__},
             "tools": tool_versions(runner),
             "inputHash": input_hash(loaded, prepared, graph_file),
+            "stages": list(result.seconds),
             "releases": {
                 r: {
                     "wave": waves[r],
@@ -170,7 +215,14 @@ def render(
                 for r in waves
             },
         }
+        if instance.secrets_manager is not None:
+            # Where the values are, never the values: they go to the secrets manager.
+            meta["secretsManager"] = {
+                "store": eso.STORE_NAME,
+                "remoteKeys": sorted(payload),
+            }
         files = layout.build(meta, result.documents, apps, root_app)
+        paused.close()
         progress("push rendered manifests" if not dry_run else "diff against the repository")
         t0 = time.perf_counter()
         published = Repository(repo, runner).publish(
@@ -183,6 +235,10 @@ def render(
             dry_run=dry_run,
         )
         seconds["publish"] = time.perf_counter() - t0
+        # A dry run's diff shows Secrets (no secrets manager): their values are registered.
+        published.diff = redaction.redact(published.diff)
+        if payload and not dry_run:
+            write_secrets_manager_payload(instance, payload)
         releases_report = {
             r: {
                 "documents": meta["releases"][r]["documents"],
@@ -203,6 +259,7 @@ def render(
             files,
         )
     except (
+        ConfigError,
         StageError,
         release_graph.GraphError,
         source.SourceError,
@@ -213,5 +270,6 @@ def render(
     ) as exc:
         raise RenderError(str(exc)) from None
     finally:
+        paused.close()
         if owns_work:
             shutil.rmtree(work, ignore_errors=True)

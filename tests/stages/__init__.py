@@ -1,0 +1,1 @@
+"""Tests of the render stages (a package, so that its helpers do not shadow other modules)."""
