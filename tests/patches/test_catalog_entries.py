@@ -645,6 +645,34 @@ metadata: {name: plain-job}
 spec: {ttlSecondsAfterFinished: 100}
 """,
     ),
+    "fix-ums-stack-data-hook-configmaps": Case(
+        release="ums",
+        before="""
+kind: ConfigMap
+metadata:
+  name: ums-stack-data-ums-ucr
+  annotations:
+    argocd.argoproj.io/hook: Sync
+    argocd.argoproj.io/hook-delete-policy: BeforeHookCreation
+    keep: "yes"
+---
+kind: Job
+metadata:
+  name: ums-stack-data-ums
+  annotations: {argocd.argoproj.io/hook: Sync}
+""",
+        after="""
+kind: ConfigMap
+metadata:
+  name: ums-stack-data-ums-ucr
+  annotations: {keep: "yes"}
+---
+kind: Job
+metadata:
+  name: ums-stack-data-ums
+  annotations: {argocd.argoproj.io/hook: Sync}
+""",
+    ),
 }
 
 STAGE_ENTRIES = {

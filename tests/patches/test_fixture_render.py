@@ -201,6 +201,12 @@ EXPECTED_CHANGES = [
         "spec.backoffLimit",
     ),
     (
+        "fix-ums-stack-data-hook-configmaps",
+        "ums",
+        "ConfigMap/ums-stack-data-ums-data",
+        'metadata.annotations["argocd.argoproj.io/hook"]',
+    ),
+    (
         "fix-ums-probes",
         "ums",
         "Deployment/ums-udm-rest-api",
