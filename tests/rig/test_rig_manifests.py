@@ -41,3 +41,12 @@ def test_crds_are_read_from_the_shared_folder_at_run_time() -> None:
 
 def test_kwokctl_configuration_binds_loopback() -> None:
     assert "bindAddress: 127.0.0.1" in manifests.kwokctl_configuration("127.0.0.1")
+
+
+def test_kwokctl_configuration_pins_distinct_kernel_chosen_ports() -> None:
+    import yaml
+
+    options = yaml.safe_load(manifests.kwokctl_configuration("127.0.0.1"))["options"]
+    ports = [options[k] for k in manifests.PORT_OPTIONS]
+    assert len(set(ports)) == len(ports) == 6
+    assert all(1024 < p < 65536 for p in ports)

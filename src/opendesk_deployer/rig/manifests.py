@@ -15,6 +15,7 @@ Three things here are STAND-INS for controllers that do not run on the rig; each
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 from typing import Any
 
@@ -175,13 +176,41 @@ def cluster_logs(logs_file: Path) -> dict[str, Any]:
     }
 
 
+# kwokctl's own port choice counts down from 32767 and takes the first port free at that moment:
+# two rigs created at the same time (a test session beside the dev stack) pick the same ports.
+# The rig picks ephemeral ports from the kernel instead.
+PORT_OPTIONS = (
+    "etcdPort",
+    "etcdPeerPort",
+    "kubeApiserverPort",
+    "kubeControllerManagerPort",
+    "kubeSchedulerPort",
+    "kwokControllerPort",
+)
+
+
+def free_ports(count: int, host: str = "127.0.0.1") -> list[int]:
+    """`count` distinct ports the kernel reports free on `host` (all held open until chosen)."""
+    socks = []
+    try:
+        for _ in range(count):
+            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            s.bind((host, 0))
+            socks.append(s)
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
+
+
 def kwokctl_configuration(bind_address: str) -> str:
-    """The kwokctl config file: options that have no command-line flag."""
+    """The kwokctl config file: options that have no command-line flag (bind address, ports)."""
+    ports = dict(zip(PORT_OPTIONS, free_ports(len(PORT_OPTIONS), bind_address), strict=True))
     return yaml.safe_dump(
         {
             "apiVersion": "config.kwok.x-k8s.io/v1alpha1",
             "kind": "KwokctlConfiguration",
-            "options": {"bindAddress": bind_address},
+            "options": {"bindAddress": bind_address, **ports},
         },
         sort_keys=False,
     )
