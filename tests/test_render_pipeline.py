@@ -229,3 +229,62 @@ def test_parallel_children_render_equals_one_helmfile_run(demo: Path, tmp_path: 
         )
     assert len({r for r, _ in outs[True]}) == FIXTURE_RELEASES
     assert outs[True] == outs[False]
+
+
+@pytest.mark.slow
+def test_unrepaired_render_equals_plain_helmfile_with_upstream_post_renderer(
+    demo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Derived secrets in Python, parallel children, the neutralised post-renderer and its stage:
+    together they give exactly what plain helmfile (secrets derived by sprig, the upstream yq
+    post-renderer executable) renders from the same tree and values."""
+    import os
+    import stat
+
+    from opendesk_deployer import toolchain
+    from opendesk_deployer.render import document, source, values
+    from opendesk_deployer.runner import Runner
+
+    monkeypatch.setenv("OPENDESK_MASTER_PASSWORD", "plain-vs-ours")
+    loaded = load_instance(demo)
+    ours = pipeline.render(loaded, repairs=False, dry_run=True)
+    got = sorted(
+        (path.split("/")[1], document.dump_yaml(yaml.safe_load(text)))
+        for path, text in ours.files.items()
+        if path.startswith("releases/")
+    )
+    plain = tmp_path / "plain"
+    shutil.copytree(REPO / "tests/fixtures/mini-opendesk", plain)
+    (plain / "helmfile/apps/open-xchange/post-renderer-openxchange-HAPROXY.sh").chmod(
+        0o755 | stat.S_IRUSR
+    )
+    values.write(loaded.instance, plain)  # the same instance values
+    source.resolve_namespace(plain, "opendesk-demo")  # the fork's placeholder, as step 06 does
+    out = tmp_path / "out"
+    path = os.pathsep.join(
+        [str(toolchain.find("helm").parent), str(toolchain.find("yq").parent), os.environ["PATH"]]
+    )
+    Runner().run(
+        "helmfile",
+        [
+            "-e",
+            "dev",
+            "-n",
+            "opendesk-demo",
+            "template",
+            "--output-dir",
+            str(out),
+            "--output-dir-template",
+            "{{ .OutputDir }}/{{ .Release.Name }}",
+        ],
+        cwd=plain,
+        env={
+            "PATH": path,
+            "MASTER_PASSWORD": "plain-vs-ours",
+            "HELMFILE_CACHE_HOME": str(tmp_path / "hc"),
+        },
+    )
+    want = sorted((d.release, document.dump_yaml(d.body)) for d in document.load_output_dir(out))
+    # the unrepaired chain fills in nothing: compare documents as helmfile wrote them
+    assert len(want) == len(got) > 60
+    assert got == want

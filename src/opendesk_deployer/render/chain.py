@@ -83,6 +83,13 @@ def default_stages(
     return stages
 
 
+def unrepaired_stages() -> list[Stage]:
+    """No repairs: only the upstream post-renderer's work (which a plain helmfile render does
+    too) and the inventory. For comparing with plain `helmfile template` output only: without
+    the repairs openDesk's charts fail lint (and server-side apply), so lint is off too."""
+    return [HaproxyRewriteTarget(), Inventory()]
+
+
 def catalog_stages(
     ctx: RenderContext,
     *,

@@ -99,9 +99,12 @@ def render(
     work_dir: Path | None = None,
     progress: Callable[[str], None] = lambda _msg: None,
     required_patches: bool = True,
+    repairs: bool = True,
 ) -> RenderReport:
     """`required_patches=False` lets a render of stub charts (tests) pass without the documents
-    the catalog's required patches are written for."""
+    the catalog's required patches are written for. `repairs=False` switches the catalog, the
+    repair stages and lint off (only the post-renderer's replacement and the inventory run): what
+    the benchmark compares with a plain helmfile render; never for a real deploy."""
     runner = runner or Runner()
     instance = loaded.instance
     if loaded.runtime_state is None:
@@ -146,8 +149,10 @@ def render(
         # Waves first: dedup keeps the earliest copy, eso puts the SecretStore in the earliest
         # release with an ExternalSecret. Stages add and drop documents, never releases.
         ctx.facts["release_waves"] = graph.waves({d.release for d in docs})
-        stages = chain.catalog_stages(
-            ctx, enforce_required=required_patches, instance_file=loaded.file
+        stages = (
+            chain.catalog_stages(ctx, enforce_required=required_patches, instance_file=loaded.file)
+            if repairs
+            else chain.unrepaired_stages()
         )
         result = chain.run(docs, ctx, stages)
         # The inventory stage runs at its seed position (before eso and redact turn Secrets
