@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The local dev stack on embedded defaults (SQLite, local git, the local cluster rig).
+# The local dev stack on embedded defaults (local git, the local cluster rig; no cloud account).
 #   ./start.sh start    set everything up, then run the main job: render the demo instance
 #                       (examples/demo-instance.yaml) into the local bare repository
 #                       .run/gitops/demo.git and print the per-release summary
