@@ -21,6 +21,9 @@ COMPONENTS = (
     "kube-scheduler",
     "kwok-controller",
     "git-server",
+    "argocd-redis",
+    "argocd-repo-server",
+    "argocd-application-controller",
     "nodes",
     "crds",
 )
@@ -52,7 +55,7 @@ def test_up_status_down_lifecycle(rig_disabled_guard: None, tmp_path: Path) -> N
         assert set(COMPONENTS) <= set(states), slines
         assert all(states[c] in ("running", "ready", "established") for c in COMPONENTS), slines
         pids = [int(ln.split("pid ")[1].split()[0]) for ln in slines if " pid " in ln]
-        assert len(pids) == 6, slines
+        assert len(pids) == 9, slines
         ports = {port for _pid, _addr, port in procs.listeners_of(pids)}
         assert ports, "no listening sockets found for the rig's processes"
     finally:

@@ -1,6 +1,7 @@
 """The local Kubernetes rig: a real kube-apiserver, etcd, controller manager and scheduler with
 kwok nodes (kwokctl `--runtime binary`, the pinned local binaries, nothing downloaded), the
-project's CRDs, kwok stages and a git server, all on 127.0.0.1 and free ports.
+project's CRDs, kwok stages, a git server and Argo CD (`argocd.py`), on 127.0.0.1 and free ports
+(one exception: the Argo CD controller's metrics listener, see `argocd.py`).
 
 Everything lives under one state directory (default `<state dir>/rig`):
 
@@ -10,7 +11,8 @@ Everything lives under one state directory (default `<state dir>/rig`):
     git/              the git server's bare repositories
     exec/             working directory of `kubectl exec` (ClusterExec runs commands on the host)
     pod-logs/         the file every container's log shows (ClusterLogs)
-    logs/             build.log, git-server.log
+    argocd/           Argo CD's and its redis' working directory (see argocd.py)
+    logs/             build.log, git-server.log, argocd-*.log
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ from kubernetes.client.exceptions import ApiException
 
 from opendesk_deployer import toolchain
 from opendesk_deployer.config.master_password import state_dir as base_state_dir
-from opendesk_deployer.rig import kube, manifests, procs
+from opendesk_deployer.rig import argocd, kube, manifests, procs
 from opendesk_deployer.runner import CommandError, Runner
 
 BIND = "127.0.0.1"
@@ -50,6 +52,8 @@ BINARIES = (
     "kwok",
     "kwokctl",
     "git",
+    "argocd",
+    "redis-server",
 )
 # kwokctl component name -> URL scheme of its port
 COMPONENT_SCHEMES = {
@@ -93,7 +97,7 @@ class Component:
         pid = f"pid {self.pid}" if self.pid else ""
         return "  ".join(
             p
-            for p in (f"{self.name:<24}", f"{self.state:<11}", self.address, pid, self.detail)
+            for p in (f"{self.name:<29}", f"{self.state:<11}", self.address, pid, self.detail)
             if p
         ).rstrip()
 
@@ -167,6 +171,14 @@ class Rig:
     @property
     def pod_log(self) -> Path:
         return self.root / "pod-logs" / "container.log"
+
+    @property
+    def argocd(self) -> argocd.ArgoCD:
+        return argocd.ArgoCD(self.root, self.kubeconfig, runner=self.runner, progress=self.progress)
+
+    def loopback_exceptions(self) -> list[tuple[int, int]]:
+        """(pid, port) of the rig's listeners that are not on 127.0.0.1 (documented ones)."""
+        return self.argocd.loopback_exceptions(self._read_state().get("argocd") or {})
 
     def git_url(self, repo: str) -> str:
         """HTTP URL of bare repository `repo` (e.g. "demo.git") on the rig's git server."""
@@ -403,6 +415,15 @@ class Rig:
             timeout=left(),
             what=f"{self.nodes} Ready nodes",
         )
+
+        def record(argo: dict[str, Any]) -> None:
+            state["argocd"] = argo
+            self._write_state(state)
+
+        try:
+            self.argocd.start(dyn, self.git_url(argocd.GITOPS_REPO), left(), record)
+        except argocd.ArgoCDError as exc:
+            raise RigError(str(exc)) from None
         status = self.status()
         if not status.healthy:
             bad = [c.line() for c in status.components if c.state not in _GOOD]
@@ -469,6 +490,8 @@ class Rig:
             )
         else:
             st.components.append(Component("git-server", "stopped"))
+        for p in self.argocd.status(state.get("argocd") or {}):
+            st.components.append(Component(p.name, p.state, p.address, p.pid, p.detail))
         api_ok = False
         if self.kubeconfig.exists() and any(
             c.name == "kube-apiserver" and c.state == "running" for c in st.components
@@ -479,6 +502,7 @@ class Rig:
             api_ok
             and all(names.get(n) == "running" for n in (*CONTROL_PLANE, "kwok-controller"))
             and names.get("git-server") == "running"
+            and all(names.get(n) == "running" for n in argocd.COMPONENTS)
             and all(c.state in _GOOD for c in st.components)
         )
         return st
@@ -527,6 +551,8 @@ class Rig:
         stopped: list[str] = []
         state = self._read_state()
         kwok_pids = {n: pid for n, pid in self._kwok_pids().items() if procs.alive(pid)}
+        # Argo CD first, while the API server still answers
+        stopped.extend(self.argocd.stop(state.get("argocd") or {}))
         if self.cluster_dir.exists():
             # kwokctl deletes the cluster folder with the component logs: keep a copy
             with contextlib.suppress(OSError):
@@ -553,6 +579,7 @@ class Rig:
                 stopped.append(f"{Path(argv[0]).name} (pid {pid})")
         for path in (
             self.kwok_workdir,
+            self.argocd.dir,
             self.git_root,
             self.exec_dir,
             self.pod_log.parent,
