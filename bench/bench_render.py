@@ -31,7 +31,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
 
 from opendesk_deployer.config import load_instance  # noqa: E402
-from opendesk_deployer.render import document, pipeline, values  # noqa: E402
+from opendesk_deployer.render import document, pipeline, source, values  # noqa: E402
 from support import oci_registry, stub_charts  # noqa: E402
 
 MASTER = "bench-master-password"
@@ -51,6 +51,11 @@ def ours_from_files(files: dict[str, str]) -> dict[str, list[str]]:
             release = path.split("/")[1]
             out.setdefault(release, []).append(document.dump_yaml(yaml.safe_load(text)))
     return {r: sorted(v) for r, v in sorted(out.items())}
+
+
+def stamp(report: pipeline.RenderReport) -> str:
+    """The stamp the deployer put where openDesk has `now` (see render/source.py)."""
+    return f"openDesk {report.opendesk_version} ({report.source_sha.removeprefix('tree:')[:12]})"
 
 
 def main(argv: list[str]) -> None:
@@ -109,6 +114,10 @@ def main(argv: list[str]) -> None:
             # the same instance values as ours (domains, registry override, verify off, sizing):
             # the only difference left is who evaluates openDesk's own files
             values.write(load_instance(instance_file).instance, base_tree)
+            # openDesk stamps the portal with `now` (values-nubus deployDate): two renders of any
+            # tool differ there. The deployer makes it the source version; do the same here so
+            # the comparison sees everything else.
+            source.stabilise_timestamps(base_tree, stamp(report))
             out = tmp / "baseline-out"
             t0 = time.perf_counter()
             stub_charts.render_tree(base_tree, out, env={"MASTER_PASSWORD": MASTER}, timeout=3600)

@@ -88,3 +88,9 @@ def test_v1_13_1_renders_40_release_directories(
         )
         assert crd_schema.validate(app, path, SHARED / "crds") == []
     assert report.files["render-meta.yaml"].count("derivedSecrets: 111") == 1
+    # openDesk's values stamp the portal with `now`; the render is stable all the same: a second
+    # render of the same inputs makes no commit
+    again = pipeline.render(
+        load_instance(write_instance(tmp_path, stub_registry.host)), required_patches=False
+    )
+    assert again.publish is not None and again.publish.commit is None and not again.publish.changed
