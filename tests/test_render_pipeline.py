@@ -288,3 +288,28 @@ def test_unrepaired_render_equals_plain_helmfile_with_upstream_post_renderer(
     # the unrepaired chain fills in nothing: compare documents as helmfile wrote them
     assert len(want) == len(got) > 60
     assert got == want
+
+
+def test_opendesk_source_from_git_url_and_ref(demo: Path, tmp_path: Path) -> None:
+    """Step 06 from a git repository (URL + ref): the tree of that commit, its sha in render-meta."""
+    src = tmp_path / "opendesk-fork"
+    shutil.copytree(REPO / "tests/fixtures/mini-opendesk", src)
+    env = {"GIT_CONFIG_GLOBAL": "/dev/null", "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t",
+           "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@t", "PATH": "/usr/bin:/bin"}  # fmt: skip
+    for args in (["init", "-q", "-b", "stable/v1.13.1"], ["add", "-A"], ["commit", "-qm", "fork"]):
+        subprocess.run(["git", "-C", str(src), *args], check=True, env=env)
+    sha = subprocess.run(
+        ["git", "-C", str(src), "rev-parse", "HEAD"], check=True, capture_output=True, text=True
+    ).stdout.strip()
+    text = demo.read_text().replace(
+        f"    path: {REPO / 'tests/fixtures/mini-opendesk'}",
+        f"    git: {{url: 'file://{src}', ref: stable/v1.13.1}}",
+    )
+    assert "git: {url:" in text
+    demo.write_text(text)
+    report = pipeline.render(load_instance(demo), dry_run=True)
+    assert report.source_sha == sha
+    meta = yaml.safe_load(report.files["render-meta.yaml"])
+    assert meta["opendesk"]["sourceRef"] == "stable/v1.13.1"
+    assert meta["opendesk"]["sourceSha"] == sha
+    assert len(report.releases) == FIXTURE_RELEASES
