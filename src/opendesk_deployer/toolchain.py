@@ -138,3 +138,28 @@ def find(binary: str) -> Path:
     if not found:
         raise ToolchainError(f"{binary} is not installed (not on PATH)")
     return Path(found)
+
+
+def module_source(module: str, version: str) -> Path:
+    """The source of Go module `module@version` in the toolchain's module cache, where
+    `tools/install` left it when it built the tool; downloaded (`go mod download`) when missing.
+    Upstream data files the rig needs (kwok's stages, Argo CD's CRDs) are read from here at run
+    time rather than copied into the project."""
+    import json
+
+    from opendesk_deployer.runner import CommandError, Runner
+
+    gomodcache = cache_dir() / "go" / "mod"
+    path = gomodcache / f"{module}@{version}"
+    if path.is_dir():
+        return path
+    env = {"GOMODCACHE": str(gomodcache), "GOFLAGS": "-mod=mod", "GOTOOLCHAIN": "local"}
+    try:
+        out = Runner().run(
+            "go", ["mod", "download", "-json", f"{module}@{version}"], env=env, cwd=os.sep
+        )
+    except CommandError as exc:
+        raise ToolchainError(
+            f"{module} {version} module source is not in {gomodcache} and could not be downloaded: {exc}"
+        ) from None
+    return Path(json.loads(out.stdout)["Dir"])

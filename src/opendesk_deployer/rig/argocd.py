@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import json
 import os
 import socket
 import subprocess
@@ -39,7 +38,8 @@ from kubernetes.dynamic import DynamicClient
 
 from opendesk_deployer import toolchain
 from opendesk_deployer.rig import kube, procs
-from opendesk_deployer.runner import CommandError, Runner
+from opendesk_deployer.rig.ports import free_port
+from opendesk_deployer.runner import Runner
 
 BIND = "127.0.0.1"
 NAMESPACE = "argocd"
@@ -99,33 +99,12 @@ class ProcessStatus:
     detail: str = ""
 
 
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that is free right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((BIND, 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
 def module_dir(version: str | None = None) -> Path:
-    """Argo CD's module source in the toolchain's Go module cache (`tools/install argocd` puts it
-    there), downloaded when missing."""
-    version = version or toolchain.pins()["ARGOCD_VERSION"]
-    gomodcache = toolchain.cache_dir() / "go" / "mod"
-    path = gomodcache / f"{MODULE}@{version}"
-    if path.is_dir():
-        return path
-    env = {"GOMODCACHE": str(gomodcache), "GOFLAGS": "-mod=mod", "GOTOOLCHAIN": "local"}
+    """Argo CD's module source in the toolchain's Go module cache."""
     try:
-        out = Runner().run(
-            "go", ["mod", "download", "-json", f"{MODULE}@{version}"], env=env, cwd=os.sep
-        )
-    except CommandError as exc:
-        raise ArgoCDError(
-            f"Argo CD {version} module source is not in {gomodcache} and could not be "
-            f"downloaded: {exc}"
-        ) from None
-    return Path(json.loads(out.stdout)["Dir"])
+        return toolchain.module_source(MODULE, version or toolchain.pins()["ARGOCD_VERSION"])
+    except toolchain.ToolchainError as exc:
+        raise ArgoCDError(str(exc)) from None
 
 
 def _labels(name: str) -> dict[str, str]:
@@ -262,7 +241,7 @@ class ArgoCD:
 
     def _start_redis(self, deadline: float) -> dict[str, Any]:
         def launch() -> tuple[subprocess.Popen[bytes], dict[str, Any]]:
-            port = free_port()
+            port = free_port(BIND)
             conf = self.dir / "redis.conf"
             conf.write_text(
                 "# the rig's redis for Argo CD: loopback only, no persistence\n"
@@ -283,7 +262,7 @@ class ArgoCD:
 
     def _start_repo_server(self, redis: str, deadline: float) -> dict[str, Any]:
         def launch() -> tuple[subprocess.Popen[bytes], dict[str, Any]]:
-            port, metrics = free_port(), free_port()
+            port, metrics = free_port(BIND), free_port(BIND)
             args = [
                 f"--address={BIND}",
                 f"--port={port}",
@@ -304,7 +283,7 @@ class ArgoCD:
 
     def _start_controller(self, redis: str, repo: str, deadline: float) -> dict[str, Any]:
         def launch() -> tuple[subprocess.Popen[bytes], dict[str, Any]]:
-            metrics = free_port()  # bound on 0.0.0.0 by the controller: no flag for the address
+            metrics = free_port(BIND)  # bound on 0.0.0.0 by the controller: no flag for the address
             args = [
                 f"--kubeconfig={self.kubeconfig}",
                 f"--namespace={NAMESPACE}",

@@ -9,13 +9,10 @@ volume ones are kwok's provisioner stand-in (see `manifests.py`).
 
 from __future__ import annotations
 
-import json
-import os
 from functools import cache
 from pathlib import Path
 
 from opendesk_deployer import toolchain
-from opendesk_deployer.runner import CommandError, Runner
 
 MODULE = "sigs.k8s.io/kwok"
 FILES = {
@@ -36,22 +33,11 @@ class KwokSourceError(Exception):
 
 
 def module_dir(version: str | None = None) -> Path:
-    """The kwok module source, downloaded into the toolchain's Go module cache when missing."""
-    version = version or toolchain.pins()["KWOK_VERSION"]
-    gomodcache = toolchain.cache_dir() / "go" / "mod"
-    path = gomodcache / f"{MODULE}@{version}"
-    if path.is_dir():
-        return path
-    env = {"GOMODCACHE": str(gomodcache), "GOFLAGS": "-mod=mod", "GOTOOLCHAIN": "local"}
+    """kwok's module source in the toolchain's Go module cache."""
     try:
-        out = Runner().run(
-            "go", ["mod", "download", "-json", f"{MODULE}@{version}"], env=env, cwd=os.sep
-        )
-    except CommandError as exc:
-        raise KwokSourceError(
-            f"kwok {version} module source is not in {gomodcache} and could not be downloaded: {exc}"
-        ) from None
-    return Path(json.loads(out.stdout)["Dir"])
+        return toolchain.module_source(MODULE, version or toolchain.pins()["KWOK_VERSION"])
+    except toolchain.ToolchainError as exc:
+        raise KwokSourceError(str(exc)) from None
 
 
 @cache

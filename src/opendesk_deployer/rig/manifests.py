@@ -15,13 +15,13 @@ Three things here are STAND-INS for controllers that do not run on the rig; each
 
 from __future__ import annotations
 
-import socket
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from opendesk_deployer.rig import kwok_upstream
+from opendesk_deployer.rig.ports import free_ports
 
 FIELD_MANAGER = "opendesk-deployer-rig"
 STORAGE_CLASS = "kwok-volume"
@@ -187,20 +187,6 @@ PORT_OPTIONS = (
     "kubeSchedulerPort",
     "kwokControllerPort",
 )
-
-
-def free_ports(count: int, host: str = "127.0.0.1") -> list[int]:
-    """`count` distinct ports the kernel reports free on `host` (all held open until chosen)."""
-    socks = []
-    try:
-        for _ in range(count):
-            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            s.bind((host, 0))
-            socks.append(s)
-        return [s.getsockname()[1] for s in socks]
-    finally:
-        for s in socks:
-            s.close()
 
 
 def kwokctl_configuration(bind_address: str) -> str:
