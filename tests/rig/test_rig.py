@@ -196,6 +196,43 @@ def test_loadbalancer_service_gets_loopback_ingress(api: client.ApiClient, names
     assert objs[f"{namespace}/edge"]["status"]["loadBalancer"]["ingress"][0]["ip"] == "127.0.0.1"
 
 
+def test_ingress_gets_an_address_from_the_ingress_controller_standin(
+    api: client.ApiClient, namespace: str
+) -> None:
+    """No ingress controller runs here: a kwok stage (stand-in) publishes 127.0.0.1 in the
+    Ingress status, which Argo CD needs to call the Ingress Healthy."""
+    net = client.NetworkingV1Api(api)
+    backend = {"service": {"name": "web", "port": {"number": 80}}}
+    net.create_namespaced_ingress(
+        namespace,
+        {
+            "metadata": {"name": "web"},
+            "spec": {
+                "rules": [
+                    {
+                        "host": "web.test",
+                        "http": {
+                            "paths": [{"path": "/", "pathType": "Prefix", "backend": backend}]
+                        },
+                    }
+                ]
+            },
+        },
+    )
+    objs = kube.wait_for(
+        net.list_namespaced_ingress,
+        lambda o: bool(
+            ((o.get(f"{namespace}/web", {}).get("status") or {}).get("loadBalancer") or {}).get(
+                "ingress"
+            )
+        ),
+        namespace=namespace,
+        timeout=WAIT,
+        what="an ingress address",
+    )
+    assert objs[f"{namespace}/web"]["status"]["loadBalancer"]["ingress"][0]["ip"] == "127.0.0.1"
+
+
 def test_certificate_marked_ready_by_cert_manager_standin(
     api: client.ApiClient, namespace: str
 ) -> None:

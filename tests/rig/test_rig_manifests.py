@@ -19,9 +19,10 @@ def test_stages_are_unique_and_standins_are_named() -> None:
         names
     )
     kinds = {s["spec"]["resourceRef"]["kind"] for s in stages}
-    assert {"Node", "Pod", "PersistentVolumeClaim", "Service", "Certificate"} <= kinds
+    assert {"Node", "Pod", "PersistentVolumeClaim", "Service", "Ingress", "Certificate"} <= kinds
     standins = [s for s in stages if s["metadata"]["name"].startswith("standin-")]
-    assert len(standins) == 6
+    # volume provisioner (4), load balancer, ingress controller, cert-manager
+    assert len(standins) == 7
     for s in standins:
         assert s["metadata"]["labels"] == {"opendesk-deployer.io/stand-in": "true"}
         assert s["metadata"]["annotations"]["opendesk-deployer.io/stand-in-for"]

@@ -15,7 +15,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from opendesk_deployer import redaction
-from opendesk_deployer.runner import Runner
+from opendesk_deployer.runner import CommandFailedError, Runner
 
 AUTHOR_NAME = "opendesk-deployer"
 AUTHOR_EMAIL = "opendesk-deployer@localhost"
@@ -28,6 +28,9 @@ GIT_ENV = {
     "GIT_CONFIG_GLOBAL": "/dev/null",
     "GIT_TERMINAL_PROMPT": "0",
 }
+_MISSING_REPO = re.compile(
+    r"(?i)\b404\b|repository (?:'[^']*' )?not found|does not appear to be a git repository"
+)
 _REMOTE = re.compile(r"^[a-z][a-z0-9+.-]*://|^[^/\s]+@[^/\s]+:")
 
 
@@ -73,7 +76,15 @@ class Repository:
         return True
 
     def branch_exists(self, branch: str) -> bool:
-        out = self.git("ls-remote", "--heads", self.location, f"refs/heads/{branch}")
+        try:
+            out = self.git("ls-remote", "--heads", self.location, f"refs/heads/{branch}")
+        except CommandFailedError as exc:
+            # A git server that creates repositories on the first push (the rig's; GitLab with
+            # push-to-create) answers 404 before it: nothing to fetch, the push creates it.
+            # Any other failure (authentication, network) stays an error.
+            if is_remote(self.location) and _MISSING_REPO.search(exc.stderr):
+                return False
+            raise
         return bool(out.strip())
 
     def publish(

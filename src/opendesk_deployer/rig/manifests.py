@@ -78,6 +78,33 @@ spec:
             ipMode: VIP
 """
 
+# An ingress controller publishes its address in every Ingress's status; until then Argo CD
+# reports the Ingress (and its Application) Progressing. No ingress controller runs here.
+INGRESS_CONTROLLER_STANDIN = f"""\
+apiVersion: kwok.x-k8s.io/v1alpha1
+kind: Stage
+metadata:
+  name: standin-ingress-controller-status
+spec:
+  resourceRef:
+    apiGroup: networking.k8s.io/v1
+    kind: Ingress
+  selector:
+    matchExpressions:
+    - key: '.metadata.deletionTimestamp'
+      operator: 'DoesNotExist'
+    - key: '.status.loadBalancer.ingress'
+      operator: 'DoesNotExist'
+  steps:
+  - patch:
+      subresource: status
+      root: status
+      template: |
+        loadBalancer:
+          ingress:
+          - ip: "{LOADBALANCER_IP}"
+"""
+
 CERT_MANAGER_STANDIN = """\
 apiVersion: kwok.x-k8s.io/v1alpha1
 kind: Stage
@@ -127,6 +154,9 @@ def stages() -> list[dict[str, Any]]:
         _stage(u("pvc-delete"), "standin-provisioner-pvc-delete", "a CSI volume provisioner"),
         _stage(u("pv-delete"), "standin-provisioner-pv-delete", "a CSI volume provisioner"),
         _stage(LOADBALANCER_STANDIN, standin_for="a cloud load-balancer controller"),
+        _stage(
+            INGRESS_CONTROLLER_STANDIN, standin_for="an ingress controller (HAProxy in openDesk)"
+        ),
         _stage(CERT_MANAGER_STANDIN, standin_for="cert-manager's certificate controller"),
     ]
 
