@@ -153,7 +153,7 @@ def renders(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Renders]:
         toolchain.find("helmfile")
         helm, yq = _tool_dir("helm"), _tool_dir("yq")
     except toolchain.ToolchainError as exc:
-        pytest.skip(str(exc))
+        pytest.fail(f"{exc} (make setup builds it)")
     tmp = tmp_path_factory.mktemp("mini-opendesk")
 
     haproxy = _copy(tmp, "haproxy")
