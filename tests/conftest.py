@@ -13,6 +13,20 @@ from support.oci_registry import stub_registry  # noqa: F401  (session fixture f
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(__import__("os").environ.get("OPENDESK_SHARED", REPO.parent / "shared"))
 EXAMPLES = REPO / "examples"
+MINI_OPENDESK = REPO / "tests" / "fixtures" / "mini-opendesk"
+
+
+def copy_demo(dest: Path, repository: str = "repos/demo.git") -> Path:
+    """The demo instance and its runtime state in `dest`, pointing at the mini-openDesk fixture
+    and at `repository` (relative to `dest`, or a URL) instead of the dev stack's repository."""
+    import shutil
+
+    for name in ("demo-instance.yaml", "runtime-state.json"):
+        shutil.copy(EXAMPLES / name, dest / name)
+    f = dest / "demo-instance.yaml"
+    text = f.read_text().replace("../tests/fixtures/mini-opendesk", str(MINI_OPENDESK))
+    f.write_text(text.replace("../.run/gitops/demo.git", repository))
+    return f
 
 
 @pytest.fixture(autouse=True)

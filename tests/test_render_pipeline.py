@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import EXAMPLES, REPO
+from conftest import REPO, copy_demo
 from opendesk_deployer import logs
 from opendesk_deployer.config import load_instance
 from opendesk_deployer.gitops import release_graph
@@ -32,14 +32,7 @@ def git(bare: Path, *args: str) -> str:
 @pytest.fixture
 def demo(tmp_path: Path) -> Path:
     """The demo instance in a scratch folder, pointing at the fixture tree and a scratch repo."""
-    for name in ("demo-instance.yaml", "runtime-state.json"):
-        shutil.copy(EXAMPLES / name, tmp_path / name)
-    f = tmp_path / "demo-instance.yaml"
-    text = f.read_text().replace(
-        "../tests/fixtures/mini-opendesk", str(REPO / "tests/fixtures/mini-opendesk")
-    )
-    f.write_text(text.replace("../.run/gitops/demo.git", "repos/demo.git"))
-    return f
+    return copy_demo(tmp_path)
 
 
 @pytest.fixture(scope="module")
@@ -47,14 +40,7 @@ def rendered(tmp_path_factory: pytest.TempPathFactory) -> tuple[pipeline.RenderR
     """One real render of the demo (module-scoped: helmfile takes seconds), with a canary
     master password and the logs captured."""
     tmp = tmp_path_factory.mktemp("render")
-    for name in ("demo-instance.yaml", "runtime-state.json"):
-        shutil.copy(EXAMPLES / name, tmp / name)
-    f = tmp / "demo-instance.yaml"
-    f.write_text(
-        f.read_text()
-        .replace("../tests/fixtures/mini-opendesk", str(REPO / "tests/fixtures/mini-opendesk"))
-        .replace("../.run/gitops/demo.git", "repos/demo.git")
-    )
+    f = copy_demo(tmp)
     mp = pytest.MonkeyPatch()
     mp.setenv("OPENDESK_MASTER_PASSWORD", CANARY)
     mp.setenv("OPENDESK_STATE_DIR", str(tmp / "state"))

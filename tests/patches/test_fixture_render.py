@@ -11,7 +11,6 @@ inventory]`; `snapshot` keeps a copy of each document as helmfile rendered it, s
 from __future__ import annotations
 
 import copy
-import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,7 +18,7 @@ from typing import Any
 import pytest
 import yaml
 
-from conftest import EXAMPLES, REPO
+from conftest import copy_demo
 from opendesk_deployer.config import load_instance, master_password
 from opendesk_deployer.render import chain, derived_secrets, document, helmfile, source, values
 from opendesk_deployer.render.document import Document
@@ -74,14 +73,7 @@ class Rendered:
 @pytest.fixture(scope="module")
 def rendered(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rendered]:
     tmp = tmp_path_factory.mktemp("patched-render")
-    for name in ("demo-instance.yaml", "runtime-state.json"):
-        shutil.copy(EXAMPLES / name, tmp / name)
-    f = tmp / "demo-instance.yaml"
-    f.write_text(
-        f.read_text()
-        .replace("../tests/fixtures/mini-opendesk", str(REPO / "tests/fixtures/mini-opendesk"))
-        .replace("../.run/gitops/demo.git", "repos/demo.git")
-    )
+    f = copy_demo(tmp)
     mp = pytest.MonkeyPatch()
     mp.setenv("OPENDESK_MASTER_PASSWORD", "patched-render-master")
     mp.setenv("OPENDESK_STATE_DIR", str(tmp / "state"))

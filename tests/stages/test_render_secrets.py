@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import stat
 import subprocess
 import sys
@@ -17,7 +16,7 @@ from typing import Any
 import pytest
 import yaml
 
-from conftest import EXAMPLES, REPO, SHARED
+from conftest import SHARED, copy_demo
 from opendesk_deployer.config import load_instance
 from opendesk_deployer.gitops import crd_schema
 from opendesk_deployer.render import pipeline
@@ -62,12 +61,8 @@ WITH_SM = {
 
 
 def write_instance(tmp: Path, extra: dict[str, Any]) -> Path:
-    for name in ("demo-instance.yaml", "runtime-state.json"):
-        shutil.copy(EXAMPLES / name, tmp / name)
-    f = tmp / "demo-instance.yaml"
+    f = copy_demo(tmp)
     data = yaml.safe_load(f.read_text())
-    data["opendesk"]["source"]["path"] = str(REPO / "tests/fixtures/mini-opendesk")
-    data["git"]["repository"] = "repos/demo.git"
     f.write_text(yaml.safe_dump(merge(data, extra), sort_keys=False))
     return f
 
